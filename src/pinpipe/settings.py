@@ -117,6 +117,8 @@ class LocalStackSettings(BaseSettings):
     postgres_port: int = 25432
     api_port: int = 28000
     start_timeout_s: float = Field(default=120.0, gt=0)
+    # Tests stop what they started unless this is set (PINPIPE_LOCAL_KEEP_RUNNING=1).
+    keep_running: bool = False
 
 
 @lru_cache(maxsize=1)

@@ -4,15 +4,17 @@ pyproject.toml pins pyspark to SPARK_VERSION; the connector jars below, the Spar
 (images/spark) and the local stack read them from here.
 """
 
-SPARK_VERSION = "4.0.1"
+# 4.1.1 rather than 4.0.x: Maven Central serves spark-token-provider-kafka-0-10 (needed by
+# spark-sql-kafka) for 4.0.0 and 4.1.1 but not for the later 4.0.x patch releases.
+SPARK_VERSION = "4.1.1"
 SCALA_BINARY = "2.13"
-# Spark 4.0.x is built against Hadoop 3.4.1; hadoop-aws must match it, and the AWS SDK
+# Spark 4.1.x is built against Hadoop 3.4.2; hadoop-aws must match it, and the AWS SDK
 # bundle must be the one that hadoop-aws release was tested with.
-HADOOP_VERSION = "3.4.1"
-AWS_SDK_BUNDLE_VERSION = "2.24.6"
-# The kafka-clients version spark-sql-kafka-0-10 4.0.1 is built with.
-SPARK_KAFKA_CLIENTS_VERSION = "3.9.0"
-COMMONS_POOL2_VERSION = "2.12.0"
+HADOOP_VERSION = "3.4.2"
+AWS_SDK_BUNDLE_VERSION = "2.29.52"
+# The kafka-clients version spark-sql-kafka-0-10 4.1.1 is built with.
+SPARK_KAFKA_CLIENTS_VERSION = "3.9.1"
+COMMONS_POOL2_VERSION = "2.12.1"
 POSTGRES_JDBC_VERSION = "42.7.7"
 
 # Strimzi 0.45.2 runs Kafka 3.9.x with ZooKeeper 3.8.4: the local stack runs the same.

@@ -1,0 +1,3 @@
+from pinpipe.cli import app
+
+app(prog_name="pinpipe")
