@@ -1,0 +1,310 @@
+"""Batch job: one window of the raw archive -> curated Parquet, quarantine, analytics, a summary.
+
+    spark-submit jobs/pinpipe_jobs/batch.py --run-id ID --window-start ISO --window-end ISO
+
+The window is half-open, [start, end), in UTC, and its edges must be whole hours (see load).
+
+extract: the archiver cuts its objects at the UTC hours of the Kafka timestamps
+  (topics/<topic>/dt=YYYY-MM-DD/hour=HH/<partition>-<first>-<last>.jsonl.gz, see
+  pinpipe.archiver.keys), so the window's hour folders hold all of its messages. Rows are
+  filtered by timestamp_ms as well: an object that straddles an hour (an older archiver, or
+  a producer clock that went back across an hour boundary) would otherwise put its stray
+  messages into two windows. Hours without objects are an empty window, not an error.
+transform: per record type, the cleaning module classifies every message, then duplicates of
+  an event_id within the window are marked (the lowest Kafka coordinate wins). Marking after
+  the parse shuffles typed columns rather than raw JSON, and parses each message once.
+load:
+- curated: s3a://<curated>/<record_type>/dt=YYYY-MM-DD/hour=HH/*.parquet, dt and hour from the
+  Kafka timestamp (UTC), the same clock that put the message into the window. Dynamic partition
+  overwrite replaces exactly the window's hours, so an hourly run never touches the other hours
+  of its day, and hours the rerun no longer fills are deleted. A window edge inside an hour
+  would replace that whole hour with part of it, so such windows are refused.
+- quarantine.records, path 'batch': the run's previous rows are deleted and the new ones
+  inserted (ON CONFLICT DO NOTHING keeps a message quarantined by another window once) in one
+  transaction.
+- analytics.* (see analytics.py): the window's rows replaced in the same transaction.
+- the summary, printed as JSON and written to s3a://<curated>/_runs/<run_id>.json:
+    {"run_id", "window_start", "window_end", "raw_rows", "duplicates_dropped",
+     "raw_rows_by_type": {type: n}, "clean_rows": {type: n}, "quarantined": {type: {reason: n}},
+     "null_rates": {type: {column: fraction of clean rows}}, "analytics_rows": {table: n},
+     "curated": {type: path}, "seconds": float}
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from pinpipe import settings as cfg
+from pinpipe_jobs import analytics
+from pinpipe_jobs.cleaning import REASONS, classify_events, mark_duplicates, split_classified
+from pinpipe_jobs.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, RAW_SCHEMA, RECORD_TYPES
+
+QUARANTINE_PAGE_ROWS = 1_000
+
+
+@dataclass(frozen=True)
+class DataWindow:
+    run_id: str
+    start: datetime
+    end: datetime
+
+    def __post_init__(self) -> None:
+        for edge in (self.start, self.end):
+            if edge.tzinfo is None or edge.utcoffset() != timedelta(0):
+                raise ValueError(f"window edge {edge.isoformat()} is not in UTC")
+            if (edge.minute, edge.second, edge.microsecond) != (0, 0, 0):
+                raise ValueError(
+                    f"window edge {edge.isoformat()} is not a whole hour: the curated output is "
+                    "partitioned by hour, and a partial hour would replace the whole hour")
+        if self.end <= self.start:
+            raise ValueError(f"empty window [{self.start.isoformat()}, {self.end.isoformat()})")
+
+    @property
+    def start_ms(self) -> int:
+        return int(self.start.timestamp() * 1000)
+
+    @property
+    def end_ms(self) -> int:
+        return int(self.end.timestamp() * 1000)
+
+    def hours(self) -> Iterator[datetime]:
+        hour = self.start
+        while hour < self.end:
+            yield hour
+            hour += timedelta(hours=1)
+
+
+def parse_instant(text: str) -> datetime:
+    """ISO 8601; a time without an offset is UTC, the job's only clock."""
+    at = datetime.fromisoformat(text)
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at).astimezone(UTC)
+
+
+def parse_args(argv: list[str] | None = None) -> DataWindow:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run-id", required=True)
+    parser.add_argument("--window-start", required=True, type=parse_instant)
+    parser.add_argument("--window-end", required=True, type=parse_instant)
+    args = parser.parse_args(argv)
+    try:
+        return DataWindow(args.run_id, args.window_start, args.window_end)
+    except ValueError as exc:
+        parser.error(str(exc))
+        raise
+
+
+def hour_folder(root: str, name: str, hour: datetime) -> str:
+    return f"{root}/{name}/dt={hour:%Y-%m-%d}/hour={hour:%H}"
+
+
+def raw_hour_globs(raw_root: str, topic: str, window: DataWindow) -> list[str]:
+    return [f"{hour_folder(raw_root, 'topics/' + topic, hour)}/*.jsonl.gz" for hour in window.hours()]
+
+
+# Hadoop's FileSystem: the one API that speaks s3a:// in the cluster and file:// in a benchmark.
+def _path(spark: SparkSession, uri: str) -> tuple[Any, Any]:
+    jvm = spark.sparkContext._jvm  # noqa: SLF001 - Hadoop's FileSystem has no Python API
+    path = jvm.org.apache.hadoop.fs.Path(uri)
+    return path.getFileSystem(spark.sparkContext._jsc.hadoopConfiguration()), path  # noqa: SLF001
+
+
+def list_files(spark: SparkSession, pattern: str) -> list[str]:
+    fs, path = _path(spark, pattern)
+    return sorted(str(status.getPath().toString()) for status in (fs.globStatus(path) or []))
+
+
+def delete_tree(spark: SparkSession, uri: str) -> None:
+    fs, path = _path(spark, uri)
+    if fs.exists(path):
+        fs.delete(path, True)
+
+
+def write_text(spark: SparkSession, uri: str, text: str) -> None:
+    fs, path = _path(spark, uri)
+    out = fs.create(path, True)
+    try:
+        out.write(bytearray(text.encode()))
+    finally:
+        out.close()
+
+
+def read_raw(spark: SparkSession, files: list[str]) -> DataFrame:
+    if not files:
+        return spark.createDataFrame([], RAW_SCHEMA)
+    return spark.read.schema(RAW_SCHEMA).json(files)
+
+
+def extract(spark: SparkSession, raw_root: str, window: DataWindow) -> dict[str, DataFrame]:
+    """The window's raw messages per record type."""
+    frames = {}
+    for record_type in RECORD_TYPES:
+        topic = cfg.RECORD_TOPICS[record_type]
+        files = [f for pattern in raw_hour_globs(raw_root, topic, window) for f in list_files(spark, pattern)]
+        frames[record_type] = read_raw(spark, files).where(
+            F.col("timestamp_ms").between(window.start_ms, window.end_ms - 1))
+    return frames
+
+
+def transform(classified: DataFrame) -> DataFrame:
+    """Classified messages -> duplicates marked, with the curated partition columns."""
+    at = F.timestamp_millis(F.col("timestamp_ms"))
+    return mark_duplicates(classified, F.col("raw_event_id")).select(
+        "*", F.date_format(at, "yyyy-MM-dd").alias("dt"), F.date_format(at, "HH").alias("hour"))
+
+
+@contextmanager
+def judged(raw: dict[str, DataFrame]) -> Iterator[dict[str, DataFrame]]:
+    """The judged frame of each record type, for the few actions of one run.
+
+    The classification is cached: every later action (counts, the duplicate keys, the writes)
+    reads typed columns from memory instead of decompressing and parsing the JSON again.
+    """
+    classified = {t: classify_events(raw[t], t).persist() for t in RECORD_TYPES}
+    try:
+        yield {t: transform(classified[t]) for t in RECORD_TYPES}
+    finally:
+        for frame in classified.values():
+            frame.unpersist()
+
+
+def counts(judged: DataFrame, record_type: str) -> dict[str, Any]:
+    """One pass over a judged frame: everything the summary says about this record type."""
+    columns = CLEAN_SCHEMAS[record_type].fieldNames()
+    first = ~F.col("duplicate")
+    clean = first & F.col("reason").isNull()
+
+    def n(condition: Any) -> Any:
+        return F.count_if(condition)
+
+    row = judged.agg(
+        F.count("*").alias("raw"),
+        n(F.col("duplicate")).alias("duplicates"),
+        n(clean).alias("clean"),
+        *(n(first & (F.col("reason") == reason)).alias(f"reason_{reason}") for reason in REASONS),
+        *(n(clean & F.col(c).isNull()).alias(f"null_{c}") for c in columns),
+        F.collect_set(F.when(clean, F.concat_ws("/", "dt", "hour"))).alias("hours"),
+    ).first()
+    return {
+        "raw_rows": row["raw"],
+        "duplicates_dropped": row["duplicates"],
+        "clean_rows": row["clean"],
+        "quarantined": {r: row[f"reason_{r}"] for r in REASONS if row[f"reason_{r}"]},
+        "null_rates": {c: round(row[f"null_{c}"] / row["clean"], 4) if row["clean"] else 0.0 for c in columns},
+        "hours": sorted(row["hours"]),
+    }
+
+
+def load_curated(spark: SparkSession, judged: DataFrame, record_type: str, curated_root: str,
+                 window: DataWindow, filled_hours: list[str]) -> None:
+    """Replace the window's hours of one record type's curated output."""
+    clean = judged.where(~F.col("duplicate") & F.col("reason").isNull()).select(
+        *CLEAN_SCHEMAS[record_type].fieldNames(), "dt", "hour")
+    if filled_hours:
+        (clean.write.mode("overwrite").option("partitionOverwriteMode", "dynamic")
+         .partitionBy("dt", "hour").parquet(f"{curated_root}/{record_type}"))
+    for hour in window.hours():
+        if f"{hour:%Y-%m-%d/%H}" not in filled_hours:
+            delete_tree(spark, hour_folder(curated_root, record_type, hour))
+
+
+def quarantine_rows(judged: DataFrame, record_type: str) -> Iterator[tuple[Any, ...]]:
+    _, quarantine = split_classified(judged.where(~F.col("duplicate")), record_type)
+    for row in quarantine.toLocalIterator():
+        yield (*row[:-1], _without_nul(row["raw_payload"]))
+
+
+def load_postgres(engine: Any, window: DataWindow, quarantine: dict[str, Iterator[tuple[Any, ...]]],
+                  tables: dict[str, list[dict[str, Any]]]) -> dict[str, int]:
+    """Quarantine and analytics of the window, replaced in one transaction."""
+    from psycopg2.extras import execute_values
+    from sqlalchemy import text
+
+    from pinpipe.db import QUARANTINE_TABLE, ensure_schemas
+
+    ensure_schemas(engine)
+    columns = ", ".join(QUARANTINE_SCHEMA.fieldNames())
+    insert = (f"INSERT INTO {QUARANTINE_TABLE} (path, run_id, {columns}) VALUES %s "
+              "ON CONFLICT (path, topic, kafka_partition, kafka_offset) DO NOTHING")
+    written: dict[str, int] = {}
+    with engine.begin() as conn:
+        analytics.ensure_tables(conn)
+        conn.execute(text(f"DELETE FROM {QUARANTINE_TABLE} WHERE path = 'batch' AND run_id = :run_id"),
+                     {"run_id": window.run_id})
+        # The DBAPI cursor of the same connection, so the rows join the transaction.
+        with conn.connection.cursor() as cursor:
+            for rows in quarantine.values():
+                execute_values(cursor, insert, (("batch", window.run_id, *row) for row in rows),
+                               page_size=QUARANTINE_PAGE_ROWS)
+        for name, rows in tables.items():
+            written[name] = analytics.replace_window(
+                conn, analytics.TABLES[name], rows, run_id=window.run_id,
+                window_start=window.start, window_end=window.end)
+    return written
+
+
+def _without_nul(text_value: str | None) -> str | None:
+    # Postgres text cannot hold U+0000, and garbage is exactly what the quarantine receives.
+    return None if text_value is None else text_value.replace("\x00", "")
+
+
+def run(spark: SparkSession, window: DataWindow, *, raw_root: str, curated_root: str, engine: Any) -> dict[str, Any]:
+    """The whole job for one window; returns the summary (also written beside the output)."""
+    started = time.monotonic()
+    raw = extract(spark, raw_root, window)
+    curated = {t: f"{curated_root}/{t}" for t in RECORD_TYPES}
+    with judged(raw) as frames:
+        stats = {t: counts(frames[t], t) for t in RECORD_TYPES}
+        for t in RECORD_TYPES:
+            load_curated(spark, frames[t], t, curated_root, window, stats[t]["hours"])
+        clean = {t: split_classified(frames[t].where(~F.col("duplicate")), t)[0] for t in RECORD_TYPES}
+        tables = {name: [row.asDict() for row in frame.collect()]
+                  for name, frame in analytics.compute(clean["pin"], clean["geo"], clean["user"]).items()}
+        written = load_postgres(engine, window, {t: quarantine_rows(frames[t], t) for t in RECORD_TYPES}, tables)
+    summary = {
+        "run_id": window.run_id,
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "raw_rows": sum(s["raw_rows"] for s in stats.values()),
+        "duplicates_dropped": sum(s["duplicates_dropped"] for s in stats.values()),
+        "raw_rows_by_type": {t: s["raw_rows"] for t, s in stats.items()},
+        "clean_rows": {t: s["clean_rows"] for t, s in stats.items()},
+        "quarantined": {t: s["quarantined"] for t, s in stats.items()},
+        "null_rates": {t: s["null_rates"] for t, s in stats.items()},
+        "analytics_rows": written,
+        "curated": curated,
+        "seconds": round(time.monotonic() - started, 3),
+    }
+    write_text(spark, f"{curated_root}/_runs/{window.run_id}.json", json.dumps(summary, indent=2) + "\n")
+    return summary
+
+
+def main(argv: list[str] | None = None) -> dict[str, Any]:
+    from pinpipe.db import engine as pg_engine
+    from pinpipe.spark import build_session
+
+    window = parse_args(argv)
+    spark = build_session(f"pinpipe-batch-{window.run_id}")
+    s3 = cfg.s3()
+    eng = pg_engine()
+    try:
+        summary = run(spark, window, raw_root=f"s3a://{s3.raw_bucket}", curated_root=f"s3a://{s3.curated_bucket}",
+                      engine=eng)
+    finally:
+        eng.dispose()
+    print(json.dumps(summary))
+    return summary
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])

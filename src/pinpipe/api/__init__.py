@@ -1,0 +1,1 @@
+"""The ingestion API: FastAPI routes that publish Pinterest records to Kafka (`pinpipe api`)."""
