@@ -179,29 +179,33 @@ def judged(raw: dict[str, DataFrame]) -> Iterator[dict[str, DataFrame]]:
 
 
 def counts(judged: DataFrame, record_type: str) -> dict[str, Any]:
-    """One pass over a judged frame: everything the summary says about this record type."""
+    """One pass over a judged frame: everything the summary says about this record type.
+
+    Counted per curated hour, which also tells which hours the window fills; plain counts
+    keep the aggregation in generated code (a collect_set would not).
+    """
     columns = CLEAN_SCHEMAS[record_type].fieldNames()
     first = ~F.col("duplicate")
     clean = first & F.col("reason").isNull()
-
-    def n(condition: Any) -> Any:
-        return F.count_if(condition)
-
-    row = judged.agg(
+    per_hour = judged.groupBy("dt", "hour").agg(
         F.count("*").alias("raw"),
-        n(F.col("duplicate")).alias("duplicates"),
-        n(clean).alias("clean"),
-        *(n(first & (F.col("reason") == reason)).alias(f"reason_{reason}") for reason in REASONS),
-        *(n(clean & F.col(c).isNull()).alias(f"null_{c}") for c in columns),
-        F.collect_set(F.when(clean, F.concat_ws("/", "dt", "hour"))).alias("hours"),
-    ).first()
+        F.count_if(F.col("duplicate")).alias("duplicates"),
+        F.count_if(clean).alias("clean"),
+        *(F.count_if(first & (F.col("reason") == reason)).alias(f"reason_{reason}") for reason in REASONS),
+        *(F.count_if(clean & F.col(c).isNull()).alias(f"null_{c}") for c in columns),
+    ).collect()
+
+    def total(name: str) -> int:
+        return sum(row[name] for row in per_hour)
+
+    n_clean = total("clean")
     return {
-        "raw_rows": row["raw"],
-        "duplicates_dropped": row["duplicates"],
-        "clean_rows": row["clean"],
-        "quarantined": {r: row[f"reason_{r}"] for r in REASONS if row[f"reason_{r}"]},
-        "null_rates": {c: round(row[f"null_{c}"] / row["clean"], 4) if row["clean"] else 0.0 for c in columns},
-        "hours": sorted(row["hours"]),
+        "raw_rows": total("raw"),
+        "duplicates_dropped": total("duplicates"),
+        "clean_rows": n_clean,
+        "quarantined": {r: total(f"reason_{r}") for r in REASONS if total(f"reason_{r}")},
+        "null_rates": {c: round(total(f"null_{c}") / n_clean, 4) if n_clean else 0.0 for c in columns},
+        "hours": sorted(f"{row['dt']}/{row['hour']}" for row in per_hour if row["clean"]),
     }
 
 

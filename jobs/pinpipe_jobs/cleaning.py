@@ -79,17 +79,18 @@ def _without_placeholders(field: str) -> Column:
 
 def _follower_count(text: Column) -> Column:
     trimmed = F.trim(text)
+    # One regex evaluation: when it matches, the suffix is the last character or nothing.
     number = F.regexp_extract(trimmed, FOLLOWER_PATTERN, 1).try_cast("decimal(24,6)")
-    suffix = F.upper(F.regexp_extract(trimmed, FOLLOWER_PATTERN, 2))
+    suffix = F.upper(F.right(trimmed, F.lit(1)))
     multiplier = F.when(suffix == "K", F.lit(1_000)).when(suffix == "M", F.lit(1_000_000)).otherwise(F.lit(1))
     return F.round(F.try_multiply(number, multiplier), 0).try_cast("bigint")
 
 
 def _tag_list(text: Column) -> Column:
     # Splitting on the comma with its blanks trims every tag; no lambda, so the projection
-    # keeps whole-stage code generation.
+    # keeps whole-stage code generation. A list of only commas and blanks has no tag.
     tags = F.array_remove(F.split(F.trim(text), " *, *"), "")
-    return F.when(F.size(tags) > 0, tags)
+    return F.when(text.rlike("[^ ,]"), tags)
 
 
 def _file_type(text: Column) -> Column:

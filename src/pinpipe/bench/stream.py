@@ -201,6 +201,59 @@ class LagSampler(threading.Thread):
         return self.samples
 
 
+def _phase(rate: int, duration: float, producer: RateProducer, tracker, job, status) -> dict[str, Any]:
+    """Send at `rate` for `duration`, wait until the job committed it all, measure the events sent."""
+    from pinpipe.stream import control
+    from pinpipe.stream.report import report
+
+    sampler = LagSampler(tracker.checkpoint, list(tracker.topics))
+    sampler.start()
+    total = int(rate * duration)
+    ids, elapsed = producer.run(rate, duration, lambda n: status.update(
+        f"{rate}/s: sent {n}/{total}, lag {sampler.samples[-1][1] if sampler.samples else '?'}"))
+    samples = sampler.halt()
+    lag_at_end = tracker.lag()
+    status.update(f"{rate}/s: waiting for the stream job to commit everything")
+    drain_started = time.monotonic()
+    control.wait_caught_up(tracker, tracker.end(), job, DRAIN_TIMEOUT_S)
+    drain_s = time.monotonic() - drain_started
+    latency = report(event_ids=ids).latency
+    return {
+        "rate": rate, "duration_s": round(elapsed, 2), "sent": len(ids), "send_rate": round(len(ids) / elapsed, 1),
+        "load_average_1m": round(os.getloadavg()[0], 2), "ids": ids,
+        "stream": {
+            "count": latency.count, "p50_s": latency.p50_s, "p95_s": latency.p95_s, "p99_s": latency.p99_s,
+            "max_s": latency.max_s,
+            "sustained_rate": round(latency.count / latency.span_s, 1) if latency.span_s else None,
+            "lag_at_end": lag_at_end, "lag_max": max((lag for _, lag in samples), default=None),
+            "lag_growth_per_s": slope(samples), "drain_s": round(drain_s, 2), "lag_samples": samples,
+        },
+    }
+
+
+def _table(phases: list[dict[str, Any]]):
+    from rich.table import Table
+
+    table = Table(title="stream latency (written_at - ingested_at): Spark job vs bare consumer")
+    for col in ("rate/s", "sent/s", "p50", "p95", "p99", "base p50", "base p99", "p50 x", "p99 x",
+                "lag end", "lag max", "written/s", "load"):
+        table.add_column(col, justify="right")
+
+    def s(v: float | None) -> str:
+        return "-" if v is None else f"{v:.2f}s"
+
+    def x(v: float | None) -> str:
+        return "-" if v is None else f"{v:.1f}"
+
+    for p in phases:
+        st, bl = p["stream"], p["baseline"]
+        table.add_row(str(p["rate"]), str(p["send_rate"]), s(st["p50_s"]), s(st["p95_s"]), s(st["p99_s"]),
+                      s(bl["p50_s"]), s(bl["p99_s"]), x(p["ratio"]["p50_s"]), x(p["ratio"]["p99_s"]),
+                      str(st["lag_at_end"]), str(st["lag_max"]), str(st["sustained_rate"]),
+                      str(p["load_average_1m"]))
+    return table
+
+
 def command(
     rates: str = typer.Option("200,1000,5000", help="Events per second, one phase each."),
     duration: float = typer.Option(30.0, help="Seconds of sending per rate."),
@@ -210,13 +263,11 @@ def command(
 ) -> None:
     """End-to-end latency of the stream path at fixed rates, next to a bare kafka-python consumer."""
     from rich.console import Console
-    from rich.table import Table
 
     from pinpipe.api.harness import scratch_prefix, scratch_topics
     from pinpipe.api.settings import ApiSettings
     from pinpipe.stream import control
     from pinpipe.stream.progress import Tracker
-    from pinpipe.stream.report import report
 
     console = Console()
     rate_list = [int(r) for r in rates.split(",") if r.strip()]
@@ -243,33 +294,11 @@ def command(
                 producer.run(min(rate_list), warmup)
                 control.wait_caught_up(tracker, tracker.end(), job, DRAIN_TIMEOUT_S)
             for rate in rate_list:
-                with console.status("") as status:
-                    sampler = LagSampler(checkpoint, list(topics.values()))
-                    sampler.start()
-                    total = int(rate * duration)
-                    ids, elapsed = producer.run(
-                        rate, duration, lambda n, rate=rate: status.update(
-                            f"{rate}/s: sent {n}/{total}, lag {sampler.samples[-1][1] if sampler.samples else '?'}"))
-                    samples = sampler.halt()
-                    lag_at_end = tracker.lag()
-                    status.update(f"{rate}/s: waiting for the stream job to commit everything")
-                    drain_started = time.monotonic()
-                    control.wait_caught_up(tracker, tracker.end(), job, DRAIN_TIMEOUT_S)
-                    drain_s = time.monotonic() - drain_started
-                    latency = report(event_ids=ids).latency
-                phases.append({
-                    "rate": rate, "duration_s": round(elapsed, 2), "sent": len(ids),
-                    "send_rate": round(len(ids) / elapsed, 1), "ids": ids,
-                    "stream": {
-                        "count": latency.count, "p50_s": latency.p50_s, "p95_s": latency.p95_s,
-                        "p99_s": latency.p99_s, "max_s": latency.max_s,
-                        "sustained_rate": round(latency.count / latency.span_s, 1) if latency.span_s else None,
-                        "lag_at_end": lag_at_end, "lag_max": max((y for _, y in samples), default=None),
-                        "lag_growth_per_s": slope(samples), "drain_s": round(drain_s, 2), "lag_samples": samples,
-                    },
-                })
-                console.print(f"{rate}/s: p50 {latency.p50_s or 0:.3f}s p99 {latency.p99_s or 0:.3f}s, "
-                              f"lag at end {lag_at_end}")
+                with console.status(f"{rate}/s") as status:
+                    phases.append(_phase(rate, duration, producer, tracker, job, status))
+                st = phases[-1]["stream"]
+                console.print(f"{rate}/s: p50 {st['p50_s'] or 0:.3f}s p99 {st['p99_s'] or 0:.3f}s, "
+                              f"lag at end {st['lag_at_end']}")
             baseline_latencies = baseline.results()
         finally:
             if producer is not None:
@@ -283,29 +312,8 @@ def command(
         phase["baseline"] = summary([baseline_latencies[i] for i in ids if i in baseline_latencies])
         phase["ratio"] = {q: ratio(phase["stream"][q], phase["baseline"][q]) for q in ("p50_s", "p95_s", "p99_s")}
 
-    result = {
-        "benchmark": "stream", "run_id": run_id, "cpus": os.cpu_count(),
-        "job": {k: v for k, v in overrides.items() if k != "starting_offsets"},
-        "phases": phases,
-    }
+    result = {"benchmark": "stream", "run_id": run_id, "cpus": os.cpu_count(), "job": overrides, "phases": phases}
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=2))
-
-    table = Table(title="stream latency (written_at - ingested_at), Spark job vs bare consumer")
-    for col in ("rate/s", "sent/s", "stream p50", "p95", "p99", "baseline p50", "p99", "p50 ratio", "p99 ratio",
-                "lag end", "lag max", "written/s"):
-        table.add_column(col, justify="right")
-
-    def s(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3f}s"
-
-    def x(v: float | None) -> str:
-        return "-" if v is None else f"{v:.1f}x"
-
-    for p in phases:
-        st, bl = p["stream"], p["baseline"]
-        table.add_row(str(p["rate"]), str(p["send_rate"]), s(st["p50_s"]), s(st["p95_s"]), s(st["p99_s"]),
-                      s(bl["p50_s"]), s(bl["p99_s"]), x(p["ratio"]["p50_s"]), x(p["ratio"]["p99_s"]),
-                      str(st["lag_at_end"]), str(st["lag_max"]), str(st["sustained_rate"]))
-    console.print(table)
+    console.print(_table(phases))
     console.print(f"results: {out}")

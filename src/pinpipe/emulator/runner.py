@@ -181,8 +181,10 @@ async def emulate(settings: EmulatorSettings, engine: Engine, nonce: str,
 
     async def work(client: httpx.AsyncClient) -> None:
         while (request := await queue.get()) is not None:
-            await pace(request.events)
             if expired():
+                continue
+            await pace(request.events)
+            if expired():  # the slot came after the deadline
                 continue
             await _send(client, request, settings, stats, rng)
             on_progress(request.events)

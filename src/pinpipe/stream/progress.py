@@ -86,6 +86,12 @@ class Tracker:
         key = f"{self._prefix}offsets/{max(commits)}"
         return parse_offsets_log(self._s3.get_object(Bucket=self._bucket, Key=key)["Body"].read().decode())
 
+    def last_batches(self) -> tuple[int | None, int | None]:
+        """(last planned, last committed) micro-batch: a planned batch above the committed one
+        is in flight, and runs again if the job dies now."""
+        planned, committed = self._batch_ids("offsets/"), self._batch_ids("commits/")
+        return max(planned, default=None), max(committed, default=None)
+
     def end(self) -> Offsets:
         """The next offset of every partition of the topics."""
         from kafka import KafkaConsumer, TopicPartition

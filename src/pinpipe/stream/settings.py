@@ -35,6 +35,7 @@ class StreamSettings(BaseSettings):
     # How long one micro-batch keeps retrying Postgres before it fails the query; the
     # supervisor then restarts the query from the checkpoint.
     sink_retry_s: float = Field(default=30.0, ge=0)
+    # First wait before restarting a failed query; doubles with each failure in a row, up to 30 s.
     restart_backoff_s: float = Field(default=2.0, ge=0)
     # Failures in a row without a committed micro-batch before the job gives up (exit 1).
     max_failures: int = Field(default=30, gt=0)
