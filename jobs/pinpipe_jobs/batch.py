@@ -51,6 +51,12 @@ from pinpipe_jobs.cleaning import REASONS, classify_events, mark_duplicates, spl
 from pinpipe_jobs.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, RAW_SCHEMA, RECORD_TYPES
 
 QUARANTINE_PAGE_ROWS = 1_000
+# Session settings of the job (on top of pinpipe.spark's). A gzip object cannot be split, so
+# each is one task; small splits keep Spark from packing several objects into one task and
+# leaving a core idle while the other finishes them.
+JOB_CONF = {
+    "spark.sql.files.maxPartitionBytes": "4m",
+}
 
 
 @dataclass(frozen=True)
@@ -298,7 +304,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     from pinpipe.spark import build_session
 
     window = parse_args(argv)
-    spark = build_session(f"pinpipe-batch-{window.run_id}")
+    spark = build_session(f"pinpipe-batch-{window.run_id}", JOB_CONF)
     s3 = cfg.s3()
     eng = pg_engine()
     try:

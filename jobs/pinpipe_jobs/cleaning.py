@@ -212,9 +212,9 @@ def mark_duplicates(messages: DataFrame, event_id: Column) -> DataFrame:
 
     A message whose event_id is missing or blank is its own event, keyed by its Kafka
     coordinates, so a message archived twice is still judged once. Duplicates are rare
-    (redeliveries), so only the keys seen more than once are shuffled and broadcast back,
-    rather than every wide row going through a sort; the input is read twice, so cache it
-    when it is expensive to compute.
+    (redeliveries): a hash aggregation finds the keys seen more than once, the first copy is
+    looked for among those rows only, and the answer is broadcast back, so the wide rows are
+    never shuffled or sorted. The input is read three times: cache it when it is expensive.
     """
     event_id = F.when(F.trim(event_id) != "", event_id)
     coordinate = F.struct("topic", "partition", "offset")
@@ -222,14 +222,13 @@ def mark_duplicates(messages: DataFrame, event_id: Column) -> DataFrame:
         F.concat(F.lit("e:"), event_id),
         F.concat_ws(":", F.lit("k"), F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")),
     ))
-    repeated = (
-        keyed.groupBy("_event_key")
-        .agg(F.count("*").alias("_copies"), F.min(coordinate).alias("_first"))
-        .where(F.col("_copies") > 1)
-        .drop("_copies")
+    repeated = keyed.groupBy("_event_key").count().where(F.col("count") > 1).select("_event_key")
+    firsts = (
+        keyed.join(F.broadcast(repeated), "_event_key", "left_semi")
+        .groupBy("_event_key").agg(F.min(coordinate).alias("_first"))
     )
     return (
-        keyed.join(F.broadcast(repeated), "_event_key", "left")
+        keyed.join(F.broadcast(firsts), "_event_key", "left")
         .withColumn("duplicate", F.coalesce(coordinate != F.col("_first"), F.lit(False)))
         .drop("_event_key", "_first")
     )

@@ -119,20 +119,36 @@ class Poster:
         self.sent: dict[str, set[str]] = {rt: set() for rt in ENDPOINTS}
         self._halt = threading.Event()
         self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
 
     def post(self, per_type: int) -> None:
         for record_type, path in ENDPOINTS.items():
             body = [record(record_type, self._n + i, self._mark) for i in range(per_type)]
-            response = self._client.post(path, json=body)
-            assert response.status_code == 202, response.text
-            self.sent[record_type].update(response.json()["event_ids"])
+            self.sent[record_type].update(self._accepted(path, body))
         self._n += per_type
+
+    def _accepted(self, path: str, body: list[dict]) -> list[str]:
+        # Other tests on the shared stack restart Kafka now and then: the API answers 503 meanwhile.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                response = self._client.post(path, json=body)
+                if response.status_code == 202:
+                    return response.json()["event_ids"]
+                assert response.status_code == 503, response.text
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"the API refused {path} for 120 s"
+            time.sleep(1)
 
     def __enter__(self) -> Poster:
         """Keep posting in the background until the block ends."""
         def loop() -> None:
-            while not self._halt.wait(0.3):
-                self.post(5)
+            try:
+                while not self._halt.wait(0.3):
+                    self.post(5)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the test's thread
+                self._error = exc
 
         self._thread = threading.Thread(target=loop, daemon=True)
         self._thread.start()
@@ -141,8 +157,10 @@ class Poster:
     def __exit__(self, *_exc) -> None:
         self._halt.set()
         assert self._thread is not None
-        self._thread.join(120)
+        self._thread.join(180)
         self._halt.clear()
+        if self._error is not None:
+            raise self._error
 
 
 def inject_malformed(topics: dict[str, str], mark: str) -> dict[tuple[str, int, int], tuple[str, str]]:

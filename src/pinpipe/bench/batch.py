@@ -127,7 +127,7 @@ def run_spark(root: Path, out: Path, hours: int) -> dict[str, Any]:
     from pinpipe_jobs.cleaning import split_classified
 
     started = time.perf_counter()
-    spark = build_session("pinpipe-bench-batch")
+    spark = build_session("pinpipe-bench-batch", {**batch.JOB_CONF, "spark.ui.showConsoleProgress": "false"})
     startup = time.perf_counter() - started
     window = batch.DataWindow("bench", WINDOW_START, WINDOW_START + timedelta(hours=hours))
     try:

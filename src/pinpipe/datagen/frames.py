@@ -64,13 +64,11 @@ def format_followers(n: int) -> str:
     """Pinterest's display of a count: 450, 1.5k, 12k, 3M, 2.3M (decimals only below 10)."""
     if n < 1_000:
         return str(n)
-    for unit, scale in (("M", 1_000_000), ("k", 1_000)):
-        if n >= scale:
-            value = n / scale
-            # One decimal below 10, truncated like the site does (1,999 shows as 1.9k).
-            text = f"{int(value * 10) / 10:.1f}".removesuffix(".0") if value < 10 else str(int(value))
-            return text + unit
-    raise AssertionError("unreachable")
+    unit, scale = ("M", 1_000_000) if n >= 1_000_000 else ("k", 1_000)
+    value = n / scale
+    # One decimal below 10, truncated like the site does (1,999 shows as 1.9k).
+    text = f"{int(value * 10) / 10:.1f}".removesuffix(".0") if value < 10 else str(int(value))
+    return text + unit
 
 
 def account_count(rows: int) -> int:

@@ -131,6 +131,21 @@ async def _send(client: httpx.AsyncClient, request: Request, settings: EmulatorS
     stats.failed += request.events
 
 
+async def _read(settings: EmulatorSettings, rng: random.Random, fn: Callable[..., Any], *args: Any) -> Any:
+    """A source read in a worker thread, retried like requests are: the database may restart too."""
+    from sqlalchemy.exc import OperationalError
+
+    attempt = 0
+    while True:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except OperationalError:
+            if attempt == settings.max_retries:
+                raise
+            await asyncio.sleep(backoff_delay(attempt, settings.backoff_base_s, settings.backoff_max_s, None, rng))
+            attempt += 1
+
+
 def _seconds(value: str | None) -> float | None:
     try:
         return float(value) if value is not None else None
@@ -142,7 +157,8 @@ async def emulate(settings: EmulatorSettings, engine: Engine, nonce: str,
                   on_progress: Callable[[int], None]) -> dict[str, Any]:
     loop = asyncio.get_running_loop()
     count = settings.count if settings.count or settings.duration_s else DEFAULT_COUNT
-    ids = await asyncio.to_thread(source.post_ids, engine)
+    rng_for_reads = random.Random(settings.seed)
+    ids = await _read(settings, rng_for_reads, source.post_ids, engine)
     order = source.id_order(ids, settings.mode, settings.seed)
     queue: asyncio.Queue[Request | None] = asyncio.Queue(maxsize=settings.concurrency * 4)
     stats = Stats()
@@ -170,7 +186,7 @@ async def emulate(settings: EmulatorSettings, engine: Engine, nonce: str,
         seq = 0
         while (count is None or posts_fed < count) and not expired():
             ids_page = list(islice(order, page if count is None else min(page, count - posts_fed)))
-            posts = await asyncio.to_thread(source.fetch_posts, engine, ids_page)
+            posts = await _read(settings, rng_for_reads, source.fetch_posts, engine, ids_page)
             requests = build_requests(posts, settings.batch_size, seq, nonce)
             for request in requests:
                 await queue.put(request)
