@@ -6,11 +6,15 @@ is already running) and stops at the end only what this session started.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 
 import pytest
 
 from pinpipe import settings as cfg
+
+# py4j logs every gateway command at DEBUG; a failing Spark test would print thousands of them.
+logging.getLogger("py4j").setLevel(logging.WARNING)
 
 
 @pytest.fixture(scope="session")

@@ -51,11 +51,14 @@ from pinpipe_jobs.cleaning import REASONS, classify_events, mark_duplicates, spl
 from pinpipe_jobs.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, RAW_SCHEMA, RECORD_TYPES
 
 QUARANTINE_PAGE_ROWS = 1_000
-# Session settings of the job (on top of pinpipe.spark's). A gzip object cannot be split, so
-# each is one task; small splits keep Spark from packing several objects into one task and
-# leaving a core idle while the other finishes them.
+# Session settings of the job (on top of pinpipe.spark's):
+# - a gzip object cannot be split, so each is one task; small splits keep Spark from packing
+#   several objects into one task and leaving a core idle while the other finishes them;
+# - the judged frames are cached for a few scans within one run: compressing them costs more
+#   CPU than those scans save (a window's typed rows fit in memory either way).
 JOB_CONF = {
     "spark.sql.files.maxPartitionBytes": "4m",
+    "spark.sql.inMemoryColumnarStorage.compressed": "false",
 }
 
 

@@ -22,7 +22,7 @@ conversions are used: ANSI mode cannot fail on a bad value, and no Python UDF sl
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from pinpipe.settings import RECORD_TOPICS
@@ -212,26 +212,21 @@ def mark_duplicates(messages: DataFrame, event_id: Column) -> DataFrame:
 
     A message whose event_id is missing or blank is its own event, keyed by its Kafka
     coordinates, so a message archived twice is still judged once. Duplicates are rare
-    (redeliveries): a hash aggregation finds the keys seen more than once, the first copy is
-    looked for among those rows only, and the answer is broadcast back, so the wide rows are
-    never shuffled or sorted. The input is read three times: cache it when it is expensive.
+    (redeliveries): a hash aggregation finds the keys seen more than once, and only the rows
+    of those keys are shuffled and ranked; the others pass through, so the wide rows are never
+    sorted. The input is read three times: cache it when it is expensive to compute.
     """
     event_id = F.when(F.trim(event_id) != "", event_id)
-    coordinate = F.struct("topic", "partition", "offset")
     keyed = messages.withColumn("_event_key", F.coalesce(
         F.concat(F.lit("e:"), event_id),
         F.concat_ws(":", F.lit("k"), F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")),
     ))
-    repeated = keyed.groupBy("_event_key").count().where(F.col("count") > 1).select("_event_key")
-    firsts = (
-        keyed.join(F.broadcast(repeated), "_event_key", "left_semi")
-        .groupBy("_event_key").agg(F.min(coordinate).alias("_first"))
-    )
-    return (
-        keyed.join(F.broadcast(firsts), "_event_key", "left")
-        .withColumn("duplicate", F.coalesce(coordinate != F.col("_first"), F.lit(False)))
-        .drop("_event_key", "_first")
-    )
+    repeated = F.broadcast(keyed.groupBy("_event_key").count().where(F.col("count") > 1).select("_event_key"))
+    first = Window.partitionBy("_event_key").orderBy("topic", "partition", "offset")
+    once = keyed.join(repeated, "_event_key", "left_anti").withColumn("duplicate", F.lit(False))
+    copies = keyed.join(repeated, "_event_key", "left_semi").withColumn(
+        "duplicate", F.row_number().over(first) > 1)
+    return once.unionByName(copies).drop("_event_key")
 
 
 def dedupe_events(raw: DataFrame) -> DataFrame:

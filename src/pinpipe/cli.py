@@ -30,21 +30,9 @@ _COMMANDS = (
 
 def _mount() -> None:
     for module, attr, name, help_text in _GROUPS:
-        try:
-            sub = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        app.add_typer(sub, name=name, help=help_text)
+        app.add_typer(getattr(importlib.import_module(module), attr), name=name, help=help_text)
     for module, attr, name, help_text in _COMMANDS:
-        try:
-            fn = getattr(importlib.import_module(module), attr)
-        except ModuleNotFoundError as exc:
-            if exc.name and module.startswith(exc.name):
-                continue
-            raise
-        app.command(name=name, help=help_text)(fn)
+        app.command(name=name, help=help_text)(getattr(importlib.import_module(module), attr))
 
 
 _mount()

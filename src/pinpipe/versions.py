@@ -26,6 +26,8 @@ ZOOKEEPER_VERSION = "3.8.4"
 MINIO_VERSION = "v0.0.0-20260212201848-7aac2a2c5b7c"
 
 STRIMZI_VERSION = "0.45.2"
+# Helm builds from source through the Go module proxy (pinpipe.devtools.helm).
+HELM_VERSION = "v3.21.4"
 SPARK_OPERATOR_VERSION = "v2.5.2"
 
 # Connector jars passed to Spark with spark.jars: (group, artifact, version), no transitive

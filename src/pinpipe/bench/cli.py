@@ -13,8 +13,4 @@ for _module, _name, _help in (
     ("pinpipe.bench.batch", "batch", "The Spark batch job next to DuckDB; the archiver next to a bare consume loop."),
     ("pinpipe.bench.stream", "stream", "End-to-end stream latency at fixed rates."),
 ):
-    try:
-        app.command(name=_name, help=_help)(importlib.import_module(_module).command)
-    except ModuleNotFoundError as exc:
-        if not (exc.name and _module.startswith(exc.name)):
-            raise
+    app.command(name=_name, help=_help)(importlib.import_module(_module).command)

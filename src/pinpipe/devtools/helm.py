@@ -27,8 +27,7 @@ import yaml
 
 from pinpipe.devtools.settings import HelmSettings
 from pinpipe.settings import cache_dir
-
-HELM_VERSION = "v3.21.4"
+from pinpipe.versions import HELM_VERSION
 HELM_MODULE = "helm.sh/helm/v3"
 # The Kubernetes version `helm template` assumes (its own default, 1.20, is older than the
 # chart's kubeVersion): the kind node's minor.

@@ -41,6 +41,16 @@ def read_pid(pid_file: Path, marker: str) -> int | None:
     return None
 
 
+def forget(pid_file: Path, pid: int) -> None:
+    """Remove `pid_file` only if it still names `pid`: a restart may already have rewritten it."""
+    try:
+        if int(pid_file.read_text().strip()) != pid:
+            return
+    except (OSError, ValueError):
+        return
+    pid_file.unlink(missing_ok=True)
+
+
 def spawn(cmd: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str] | None = None,
           cwd: Path | None = None, user: str | None = None) -> subprocess.Popen:
     log_file.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,10 @@ class Service:
     def healthy(self) -> bool:
         return port_open(self.port)
 
+    def retry_after(self, log_tail: list[str]) -> float | None:
+        """Seconds to wait before starting again after an exit during startup, if it is transient."""
+        return None
+
 
 def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.5) -> bool:
     try:
@@ -114,6 +118,15 @@ class ZooKeeper(Service):
 class Kafka(Service):
     zookeeper_port: int = 0
     partitions: int = 3
+    session_timeout_ms: int = 6000
+
+    def retry_after(self, log_tail: list[str]) -> float | None:
+        # A broker that died without a clean shutdown (kill -9, a reboot) leaves its ephemeral
+        # registration in ZooKeeper until that session expires; a broker started before then
+        # exits with NodeExists. ZooKeeper drops the registration one session timeout later.
+        if any("NodeExistsException" in ln or "/brokers/ids/" in ln and "already exists" in ln for ln in log_tail):
+            return self.session_timeout_ms / 1000 + 2
+        return None
 
     def prepare(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -128,7 +141,7 @@ class Kafka(Service):
                 f"zookeeper.connect=127.0.0.1:{self.zookeeper_port}/pinpipe",
                 # A broker killed with -9 leaves an ephemeral registration behind; a short session
                 # lets the restarted broker register again within seconds.
-                "zookeeper.session.timeout.ms=6000",
+                f"zookeeper.session.timeout.ms={self.session_timeout_ms}",
                 f"num.partitions={self.partitions}",
                 "auto.create.topics.enable=false",
                 "offsets.topic.replication.factor=1",

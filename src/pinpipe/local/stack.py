@@ -7,17 +7,21 @@ asked to purge it.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from pinpipe import settings as cfg
 from pinpipe.local import process
 from pinpipe.local.layout import Layout, default
 from pinpipe.local.services import Kafka, MinIO, Postgres, Service, ZooKeeper, port_open
+
+log = logging.getLogger(__name__)
 
 ORDER = ("zookeeper", "kafka", "minio", "postgres")
 
@@ -119,21 +123,45 @@ def _start(svc: Service, timeout: float) -> int:
     if port_open(svc.port):
         raise _fail(svc, f"port 127.0.0.1:{svc.port} is already in use by a process that is not ours")
     svc.prepare()
-    proc = process.spawn(
-        svc.command(), log_file=svc.log_file, pid_file=svc.layout.pid_file(svc.name),
-        env=svc.env, cwd=svc.data_dir, user=svc.run_as(),
-    )
     deadline = time.monotonic() + timeout
+    while True:
+        log_start = svc.log_file.stat().st_size if svc.log_file.exists() else 0
+        proc = process.spawn(
+            svc.command(), log_file=svc.log_file, pid_file=svc.layout.pid_file(svc.name),
+            env=svc.env, cwd=svc.data_dir, user=svc.run_as(),
+        )
+        code = _wait_healthy(svc, proc, deadline, timeout)
+        if code is None:
+            return proc.pid
+        process.forget(svc.layout.pid_file(svc.name), proc.pid)
+        wait = svc.retry_after(_log_since(svc.log_file, log_start))
+        if wait is None or time.monotonic() + wait >= deadline:
+            raise _fail(svc, f"exited with code {code}: {_last_error(svc.log_file)}")
+        log.info("%s exited during startup (transient: %s); starting again in %.0fs",
+                 svc.name, _last_error(svc.log_file), wait)
+        time.sleep(wait)
+
+
+def _wait_healthy(svc: Service, proc: Any, deadline: float, timeout: float) -> int | None:
+    """None once `svc` is healthy, or the exit code if it exited first."""
     while time.monotonic() < deadline:
         code = proc.poll()
         if code is not None:
-            svc.layout.pid_file(svc.name).unlink(missing_ok=True)
-            raise _fail(svc, f"exited with code {code}: {_last_error(svc.log_file)}")
+            return code
         if svc.healthy():
-            return proc.pid
+            return None
         time.sleep(0.25)
     process.stop(proc.pid, timeout=10)
     raise _fail(svc, f"not healthy after {timeout:.0f}s: {_last_error(svc.log_file)}")
+
+
+def _log_since(path: Path, offset: int) -> list[str]:
+    try:
+        with path.open("rb") as fh:
+            fh.seek(offset)
+            return fh.read().decode(errors="replace").splitlines()[-400:]
+    except OSError:
+        return []
 
 
 def _provision(progress: Progress) -> None:
@@ -281,7 +309,7 @@ def stop_service(name: str, timeout: float = 60.0) -> bool:
     if pid is None:
         return False
     process.stop(pid, timeout=timeout)
-    svc.layout.pid_file(name).unlink(missing_ok=True)
+    process.forget(svc.layout.pid_file(name), pid)
     return True
 
 
@@ -301,7 +329,7 @@ def kill_service(name: str) -> bool:
     if pid is None:
         return False
     process.stop(pid, timeout=5, sig=signal.SIGKILL)
-    svc.layout.pid_file(name).unlink(missing_ok=True)
+    process.forget(svc.layout.pid_file(name), pid)
     return True
 
 
@@ -319,7 +347,7 @@ def down(only: Iterable[str] | None = None, purge: bool = False, progress: Progr
             continue
         progress(f"stopping {name} (pid {pid})")
         process.stop(pid, timeout=60)
-        layout.pid_file(name).unlink(missing_ok=True)
+        process.forget(layout.pid_file(name), pid)
         stopped.append(name)
     if purge and only is None:
         progress(f"removing {layout.root}")
