@@ -180,10 +180,11 @@ def judged(raw: dict[str, DataFrame]) -> Iterator[dict[str, DataFrame]]:
     reads typed columns from memory instead of decompressing and parsing the JSON again.
     """
     classified = {t: classify_events(raw[t], t).persist() for t in RECORD_TYPES}
+    marked = {t: transform(classified[t]).persist() for t in RECORD_TYPES}
     try:
-        yield {t: transform(classified[t]) for t in RECORD_TYPES}
+        yield marked
     finally:
-        for frame in classified.values():
+        for frame in (*marked.values(), *classified.values()):
             frame.unpersist()
 
 

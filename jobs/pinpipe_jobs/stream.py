@@ -138,6 +138,8 @@ def write_batch(sink: PostgresSink, batch: DataFrame, batch_id: int) -> None:
 
 
 def load(docs: DataFrame, sink: PostgresSink, settings: StreamSettings) -> StreamingQuery:
+    if settings.micro_batch_tasks:
+        docs = docs.coalesce(settings.micro_batch_tasks)
     return (
         docs.writeStream.queryName(settings.query_name)
         .foreachBatch(partial(write_batch, sink))

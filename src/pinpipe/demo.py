@@ -91,37 +91,51 @@ def _pipeline(report: dict[str, Any], rows: int, posts: int) -> None:
     api_log = layout.logs / "api.log"
     api = process.spawn([sys.executable, "-m", "pinpipe", "api", "--port", str(port)],
                         log_file=api_log, pid_file=layout.pid_file("api"))
+    api_running = True
+
+    def stop_api() -> None:
+        nonlocal api_running
+        if api_running:
+            process.stop(api.pid, timeout=30)
+            process.forget(layout.pid_file("api"), api.pid)
+            api_running = False
+
     stream_job = None
     try:
         _stage(report, "start the API", lambda: _wait_http(f"http://127.0.0.1:{port}/readyz", 120, str(api_log)))
+        # The stream job runs while the emulator posts, as it would in production.
         if stream_control.job().pid is None:
             stream_job = _stage(report, "start the stream job", stream_control.start)
         first = datetime.now(UTC)
-        emu = _stage(report, f"emulate {posts:,} posts through the API", lambda: emulator.run(
-            api_url=f"http://127.0.0.1:{port}", count=posts, concurrency=8, batch_size=1, mode="random"))
+        try:
+            emu = _stage(report, f"emulate {posts:,} posts (pin + geo + user each) through the API",
+                         lambda: emulator.run(api_url=f"http://127.0.0.1:{port}", count=posts, concurrency=8,
+                                              batch_size=1, mode="random"))
+        finally:
+            stop_api()
         last = datetime.now(UTC)
+
+        archived = _stage(report, "archive Kafka to the raw bucket", archive_until_idle)
+
+        # The demo cannot wait for its hour to close: a provisional run processes the open hour
+        # with what is archived; the DAG's run after the hour closes replaces that output.
+        # The Airflow subprocess inherits this process's environment.
+        os.environ["PINPIPE_BATCH_PROVISIONAL"] = "true"
+        os.environ["PINPIPE_BATCH_WAIT_POKE_S"] = "5"
+        runs = []
+        for end in _hour_windows(first, last):
+            runs.append(_stage(report, f"Airflow DAG run, window ending {end:%H:%M}",
+                               lambda end=end: batch_dag.run_local(end, progress=console.log)))
+        failed = [r for r in runs if r["state"] != "success"]
+        if failed:
+            raise RuntimeError("DAG run failed:\n" + "\n".join(failed[0].get("output_tail", [])[-30:]))
+
+        stream = _stage(report, "stream job catches up",
+                        lambda: stream_control.run_until_caught_up(timeout_s=600, since=first))
     finally:
-        process.stop(api.pid, timeout=30)
-        layout.pid_file("api").unlink(missing_ok=True)
-
-    archived = _stage(report, "archive Kafka to the raw bucket", archive_until_idle)
-
-    # The demo cannot wait for its hour to close: a provisional run processes the open hour
-    # with what is archived; the DAG's run after the hour closes replaces that output.
-    # The Airflow subprocess inherits this process's environment.
-    os.environ["PINPIPE_BATCH_PROVISIONAL"] = "true"
-    os.environ["PINPIPE_BATCH_WAIT_POKE_S"] = "5"
-    runs = []
-    for end in _hour_windows(first, last):
-        runs.append(_stage(report, f"Airflow DAG run, window ending {end:%H:%M}",
-                           lambda end=end: batch_dag.run_local(end)))
-    failed = [r for r in runs if r["state"] != "success"]
-    if failed:
-        raise RuntimeError("DAG run failed:\n" + "\n".join(failed[0].get("output_tail", [])[-30:]))
-
-    stream = _stage(report, "stream job catches up", lambda: stream_control.run_until_caught_up(timeout_s=600))
-    if stream_job is not None:
-        stream_control.stop()
+        stop_api()
+        if stream_job is not None:
+            stream_control.stop()
     report["pipeline"] = {
         "source": gen, "emulator": emu, "archiver": archived,
         "batch_runs": [r.get("summary", {}) for r in runs], "stream": stream.as_dict(),

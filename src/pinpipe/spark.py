@@ -6,6 +6,7 @@ jars resolved once into the cache (never Ivy at run time), the master, ANSI mode
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -27,11 +28,7 @@ def connector_jars() -> list[Path]:
     return [base / f"{artifact}-{version}.jar" for _group, artifact, version in SPARK_CONNECTOR_JARS]
 
 
-def spark_conf(
-    spark_settings: cfg.SparkSettings,
-    s3: cfg.S3Settings,
-    kafka: cfg.KafkaSettings,
-) -> dict[str, str]:
+def spark_conf(spark_settings: cfg.SparkSettings, s3: cfg.S3Settings) -> dict[str, str]:
     """Pure: the Spark configuration for these settings."""
     jars = spark_settings.jars or ",".join(str(p) for p in connector_jars())
     conf = {
@@ -56,16 +53,23 @@ def spark_conf(
         "spark.hadoop.mapreduce.fileoutputcommitter.algorithm.version": "2",
         "spark.sql.parquet.compression.codec": "snappy",
         "spark.sql.streaming.stopGracefullyOnShutdown": "true",
-        "pinpipe.kafka.bootstrap.servers": kafka.bootstrap_servers,
     }
+    if spark_settings.master.startswith("local"):
+        # A local driver serves its block manager and RPC to itself only.
+        conf["spark.driver.bindAddress"] = "127.0.0.1"
+        conf["spark.driver.host"] = "127.0.0.1"
     return conf
 
 
 def build_session(app_name: str, extra_conf: dict[str, str] | None = None) -> SparkSession:
     from pyspark.sql import SparkSession
 
-    conf = spark_conf(cfg.spark(), cfg.s3(), cfg.kafka())
+    conf = spark_conf(cfg.spark(), cfg.s3())
     conf.update(extra_conf or {})
+    if conf["spark.master"].startswith("local"):
+        # The JVM reads this before any conf: without it Spark warns that the hostname
+        # resolves to a loopback address and picks the first interface instead.
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     builder = SparkSession.builder.appName(app_name)
     for key, value in conf.items():
         builder = builder.config(key, value)
@@ -80,9 +84,8 @@ def refresh_s3_credentials(session: SparkSession) -> None:
     A test session may create Spark before the local stack wrote its credentials; s3a reads
     its configuration when a bucket is first touched, so updating it here is enough.
     """
-    conf = spark_conf(cfg.spark(), cfg.s3(), cfg.kafka())
+    conf = spark_conf(cfg.spark(), cfg.s3())
     hadoop_conf = session.sparkContext._jsc.hadoopConfiguration()  # noqa: SLF001 - no public API for this
     for key, value in conf.items():
         if key.startswith("spark.hadoop."):
             hadoop_conf.set(key.removeprefix("spark.hadoop."), value)
-    session.conf.set("pinpipe.kafka.bootstrap.servers", conf["pinpipe.kafka.bootstrap.servers"])

@@ -155,8 +155,13 @@ def test_dags_test_runs_one_window_end_to_end(scratch_env):
     archived = archive_until_idle()
     assert archived["caught_up"] and archived["records"] >= expected["raw"]
 
-    result = run_local(end, timeout_s=1500)
+    heard: list[str] = []
+    result = run_local(end, timeout_s=1500, progress=heard.append)
     assert result["state"] == "success", "\n".join(result.get("output_tail", []))
+    # Long work shows progress: each task is reported as it starts and ends.
+    for task in ("wait_for_raw", "run_batch", "check", "done"):
+        assert any(f"task {task} started" in line for line in heard), (task, heard)
+        assert any(f"task {task} ended" in line for line in heard), (task, heard)
     assert result["window"] == [start.isoformat(), end.isoformat()]
     summary = result["summary"]
     assert summary["run_id"] == run_id_for(start, end)

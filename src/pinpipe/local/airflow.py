@@ -13,8 +13,12 @@ from __future__ import annotations
 
 import importlib.metadata
 import os
+import re
 import subprocess
 import sys
+import threading
+import time
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -79,13 +83,52 @@ def ensure_ready() -> bool:
 
 
 def dags_test(dag_id: str, logical_date: datetime, *, timeout: float | None = None,
-              env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+              env: dict[str, str] | None = None,
+              progress: Callable[[str], None] | None = None) -> subprocess.CompletedProcess:
     """`airflow dags test DAG_ID DATE`: one DAG run, every task in this one process tree.
 
     Returns the completed process (output captured) whether the run succeeded or not.
+    `progress` hears each task as it starts and ends; the whole output also goes to
+    `<state>/logs/airflow-dags-test.log`.
     """
     ensure_ready()
-    try:
-        return run("dags", "test", dag_id, logical_date.isoformat(), timeout=timeout, env=env)
-    except subprocess.CalledProcessError as exc:
-        return subprocess.CompletedProcess(exc.cmd, exc.returncode, exc.stdout, exc.stderr)
+    if progress is None:
+        try:
+            return run("dags", "test", dag_id, logical_date.isoformat(), timeout=timeout, env=env)
+        except subprocess.CalledProcessError as exc:
+            return subprocess.CompletedProcess(exc.cmd, exc.returncode, exc.stdout, exc.stderr)
+    return _dags_test_with_progress(dag_id, logical_date, timeout, env, progress)
+
+
+_TASK_EVENT = re.compile(r"\[DAG TEST\] (starting|end) task task_id=(\S+)|\[DAG TEST\] starting task_id=(\S+)")
+
+
+def _dags_test_with_progress(dag_id: str, logical_date: datetime, timeout: float | None,
+                             env: dict[str, str] | None, progress: Callable[[str], None]) -> subprocess.CompletedProcess:
+    home().mkdir(parents=True, exist_ok=True)
+    log_file = cfg.state_dir() / "logs" / "airflow-dags-test.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    cmd = [str(airflow_binary()), "dags", "test", dag_id, logical_date.isoformat()]
+    progress(f"airflow dags test {dag_id} {logical_date.isoformat()} (log: {log_file})")
+    started = time.monotonic()
+    lines: list[str] = []
+    with log_file.open("w") as log, subprocess.Popen(
+        cmd, env=airflow_env(env), cwd=home(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    ) as proc:
+        timer = threading.Timer(timeout, proc.kill) if timeout else None
+        if timer:
+            timer.start()
+        try:
+            for line in proc.stdout:  # type: ignore[union-attr]
+                log.write(line)
+                lines.append(line)
+                match = _TASK_EVENT.search(line)
+                if match:
+                    what = "started" if (match.group(1) or "starting") == "starting" else "ended"
+                    progress(f"task {match.group(2) or match.group(3)} {what} "
+                             f"({time.monotonic() - started:.0f}s into the run)")
+        finally:
+            if timer:
+                timer.cancel()
+        code = proc.wait()
+    return subprocess.CompletedProcess(cmd, code, "".join(lines), "")

@@ -16,6 +16,7 @@ dags/pinterest_batch.py only calls build_dag(); nothing here touches a service a
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -139,7 +140,8 @@ def manual_interval(schedule: str, logical_date: datetime) -> tuple[datetime, da
     return start.replace(fold=0), end.replace(fold=0)
 
 
-def run_local(logical_date: datetime, *, timeout_s: float = 1800.0) -> dict[str, Any]:
+def run_local(logical_date: datetime, *, timeout_s: float = 1800.0,
+              progress: Callable[[str], None] | None = None) -> dict[str, Any]:
     """One DAG run on this machine (`airflow dags test`); returns its state and the job summary.
 
     A manual run processes the last complete interval before `logical_date`: pass the end of
@@ -149,7 +151,7 @@ def run_local(logical_date: datetime, *, timeout_s: float = 1800.0) -> dict[str,
     from pinpipe.orchestration.summary import read_summary
 
     start, end = manual_interval(OrchestrationSettings().schedule, logical_date)
-    proc = airflow.dags_test(DAG_ID, logical_date, timeout=timeout_s)
+    proc = airflow.dags_test(DAG_ID, logical_date, timeout=timeout_s, progress=progress)
     result: dict[str, Any] = {
         "dag_id": DAG_ID,
         "window": [start.isoformat(), end.isoformat()],

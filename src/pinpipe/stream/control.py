@@ -11,6 +11,7 @@ import signal
 import sys
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
 from pinpipe.local import process
@@ -94,8 +95,10 @@ def wait_caught_up(tracker: progress.Tracker, target: progress.Offsets, job_: St
 
 
 def run_until_caught_up(timeout_s: float = 600.0, overrides: dict[str, object] | None = None,
-                        instance: str = "stream") -> StreamReport:
+                        instance: str = "stream", since: datetime | None = None) -> StreamReport:
     """Start the job (unless it runs), wait until it committed the topics' end offsets, stop it, report.
+
+    The report covers the events accepted at or after `since` (all of them when None).
 
     The end offsets are read once at the start, so producers still sending cannot keep this
     waiting forever. A job that was already running is waited for and left running.
@@ -112,4 +115,4 @@ def run_until_caught_up(timeout_s: float = 600.0, overrides: dict[str, object] |
         finally:
             if started_here:
                 stop(instance)
-    return report()
+    return report(since=since)

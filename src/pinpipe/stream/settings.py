@@ -32,6 +32,10 @@ class StreamSettings(BaseSettings):
     # scratch topics, so that they neither see nor feed the pipeline's real traffic.
     topic_prefix: str = ""
     shuffle_partitions: int = Field(default=2, gt=0)
+    # Tasks per micro-batch. The Kafka source makes one task per topic partition (9 here);
+    # on a small machine scheduling those costs more than the work in them, so the batch is
+    # coalesced to this many tasks (0: one task per partition, Spark's default).
+    micro_batch_tasks: int = Field(default=2, ge=0)
     # How long one micro-batch keeps retrying Postgres before it fails the query; the
     # supervisor then restarts the query from the checkpoint.
     sink_retry_s: float = Field(default=30.0, ge=0)
