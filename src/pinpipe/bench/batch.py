@@ -395,14 +395,9 @@ def command(
         report["spark_vs_duckdb"] = spark_vs_duckdb(events, seed, partitions, hours, workdir, console)
         _print_spark_vs_duckdb(report["spark_vs_duckdb"], console)
     if archiver:
-        try:
-            from pinpipe.archiver import bench as archiver_bench
-        except ModuleNotFoundError as exc:
-            if exc.name != "pinpipe.archiver.bench":
-                raise
-            console.print("archiver section: pinpipe.archiver.bench is missing; skipped")
-        else:
-            report["archiver"] = archiver_bench.run(archiver_events, console=console)
+        from pinpipe.archiver import bench as archiver_bench
+
+        report["archiver"] = archiver_bench.run(archiver_events, console=console)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(report, indent=2) + "\n")
     console.print(f"wrote {out}")
