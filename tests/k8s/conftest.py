@@ -21,8 +21,8 @@ import yaml
 from k8s_support import Operator, wait_for
 from kubernetes.client import ApiClient, CoreV1Api, CustomObjectsApi
 from kubernetes.client.exceptions import ApiException
+from pinpipe.devtools import upstream_crds
 from pinpipe_operator.builders import GROUP, PLURAL, SPARK_API_VERSION, SPARK_GROUP, SPARK_PLURAL, VERSION
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO = Path(__file__).resolve().parents[2]
 OPERATOR_DEPLOY = REPO / "operator" / "deploy"
@@ -31,19 +31,8 @@ OPERATOR_NAMESPACE = "pinpipe-test-system"
 OPERATOR_SA = "pinpipe-operator"
 
 
-class TierSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore")
-
-    # Upstream CRDs live beside the clone in CI (../shared); this overrides the place.
-    shared_dir: str = ""
-
-
 def shared_crds() -> Path:
-    base = Path(TierSettings().shared_dir) if TierSettings().shared_dir else REPO.parent / "shared"
-    crds = base / "crds"
-    if not (crds / SPARK_CRDS).is_dir():
-        raise FileNotFoundError(f"upstream CRDs not found at {crds / SPARK_CRDS}: set PINPIPE_SHARED_DIR")
-    return crds
+    return upstream_crds.require(SPARK_CRDS)
 
 
 @pytest.fixture(scope="session")

@@ -15,7 +15,6 @@ import contextlib
 import secrets
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import kubernetes
@@ -23,9 +22,9 @@ import pytest
 import yaml
 from kubernetes.client import ApiClient, CoreV1Api
 from kubernetes.client.exceptions import ApiException
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from k8s_support import wait_for
+from pinpipe.devtools import upstream_crds as upstream_crds_folder
 from pinpipe.devtools.helm import CHART, build, render_chart, run
 from pinpipe_operator import builders
 
@@ -57,20 +56,6 @@ VALUE_SETS = {
 }
 
 
-class SharedSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore")
-
-    shared_dir: str = ""
-
-
-def _crd_dir() -> Path:
-    configured = SharedSettings().shared_dir
-    crds = (Path(configured) if configured else Path(__file__).resolve().parents[3] / "shared") / "crds"
-    if not crds.is_dir():
-        raise FileNotFoundError(f"upstream CRDs not found at {crds}: set PINPIPE_SHARED_DIR")
-    return crds
-
-
 @pytest.fixture(scope="module")
 def upstream_crds(admin: ApiClient, crds: None, pytestconfig: pytest.Config) -> Iterator[None]:
     capture = pytestconfig.pluginmanager.getplugin("capturemanager")
@@ -80,14 +65,14 @@ def upstream_crds(admin: ApiClient, crds: None, pytestconfig: pytest.Config) -> 
     definitions = dynamic.resources.get(api_version="apiextensions.k8s.io/v1", kind="CustomResourceDefinition")
     installed = []
     for relative in UPSTREAM_CRDS:
-        body = yaml.safe_load((_crd_dir() / relative).read_text())
+        body = yaml.safe_load((upstream_crds_folder.require() / relative).read_text())
         with contextlib.suppress(kubernetes.dynamic.exceptions.ConflictError):
             definitions.create(body=body)
             installed.append(body["metadata"]["name"])
 
     def established() -> bool:
         for relative in UPSTREAM_CRDS:
-            name = yaml.safe_load((_crd_dir() / relative).read_text())["metadata"]["name"]
+            name = yaml.safe_load((upstream_crds_folder.require() / relative).read_text())["metadata"]["name"]
             status = definitions.get(name=name).to_dict().get("status") or {}
             if not any(c["type"] == "Established" and c["status"] == "True" for c in status.get("conditions", [])):
                 return False

@@ -17,10 +17,10 @@ from typing import Any
 
 import pytest
 import yaml
-from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from pinpipe import settings as cfg
 from pinpipe import versions
+from pinpipe.devtools import upstream_crds
 from pinpipe.devtools.helm import CHART, build, render_chart
 from pinpipe.orchestration.k8s_runner import K8sRunnerSettings
 from pinpipe.orchestration.settings import OrchestrationSettings
@@ -30,13 +30,6 @@ REPO = CHART.parents[1]
 IMAGES = REPO / "images"
 KIND = REPO / "kind"
 UPSTREAM = REPO / "charts" / "upstream"
-
-
-class SharedSettings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="PINPIPE_", extra="ignore")
-
-    # The upstream CRDs live beside the clone (../shared), as for tests/k8s.
-    shared_dir: str = ""
 
 
 @pytest.fixture(scope="module")
@@ -102,10 +95,7 @@ def test_upstream_versions_agree_with_the_code() -> None:
 
 
 def test_upstream_versions_match_the_crds_the_tests_install() -> None:
-    configured = SharedSettings().shared_dir
-    crds = (Path(configured) if configured else REPO.parent / "shared") / "crds"
-    if not crds.is_dir():
-        pytest.skip(f"no upstream CRDs at {crds} (set PINPIPE_SHARED_DIR)")
+    crds = upstream_crds.require()
     pinned = upstream_versions()
     folders = {p.name for p in crds.iterdir() if p.is_dir()}
     assert f"strimzi-{pinned['STRIMZI_CHART_VERSION']}" in folders
