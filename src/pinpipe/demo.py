@@ -105,7 +105,8 @@ def _pipeline(report: dict[str, Any], rows: int, posts: int) -> None:
         _stage(report, "start the API", lambda: _wait_http(f"http://127.0.0.1:{port}/readyz", 120, str(api_log)))
         # The stream job runs while the emulator posts, as it would in production.
         if stream_control.job().pid is None:
-            stream_job = _stage(report, "start the stream job", stream_control.start)
+            stream_job = _stage(report, "start the stream job",
+                                lambda: stream_control.start(wait_s=300))
         first = datetime.now(UTC)
         try:
             emu = _stage(report, f"emulate {posts:,} posts (pin + geo + user each) through the API",

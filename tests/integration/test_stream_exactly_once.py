@@ -92,8 +92,8 @@ class Job:
     overrides: dict[str, object]
     tracker: Tracker
 
-    def start(self) -> control.StreamJob:
-        return control.start(self.overrides, instance=self.instance)
+    def start(self, wait_s: float = 0.0) -> control.StreamJob:
+        return control.start(self.overrides, instance=self.instance, wait_s=wait_s)
 
 
 @pytest.fixture
@@ -274,7 +274,8 @@ def test_postgres_restart_loses_nothing(scratch, api, job):
     job.overrides["sink_retry_s"] = 3.0
     poster = Poster(api, scratch.mark)
     poster.post(20)
-    running = job.start()
+    running = job.start(wait_s=CATCH_UP_S)
+    assert control.STARTED_MARK in running.log_tail(200), "start(wait_s) returns once the query runs"
     control.wait_caught_up(job.tracker, job.tracker.end(), running, CATCH_UP_S)
     pid = running.pid
 

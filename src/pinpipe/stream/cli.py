@@ -18,13 +18,13 @@ def run() -> None:
 
 
 @app.command()
-def start() -> None:
+def start(wait: float = typer.Option(300.0, help="Seconds to wait for the query to run (0: return at once).")) -> None:
     """Start the stream job in the background (pid file and log in the state folder)."""
     from pinpipe.stream.control import StreamJobError
     from pinpipe.stream.control import start as start_job
 
     try:
-        started = start_job()
+        started = start_job(wait_s=wait)
     except StreamJobError as exc:
         typer.echo(str(exc), err=True)
         raise typer.Exit(1) from exc

@@ -47,15 +47,39 @@ def job(instance: str = "stream") -> StreamJob:
     return StreamJob(instance, layout.pid_file(name), layout.logs / f"{name}.log")
 
 
-def start(overrides: dict[str, object] | None = None, instance: str = "stream") -> StreamJob:
-    """Start the job in the background with these PINPIPE_STREAM_* overrides (field names)."""
+# What the job logs once its query runs (jobs/pinpipe_jobs/stream.py, `run`).
+STARTED_MARK = "started, checkpoint"
+
+
+def start(overrides: dict[str, object] | None = None, instance: str = "stream",
+          wait_s: float = 0.0) -> StreamJob:
+    """Start the job in the background with these PINPIPE_STREAM_* overrides (field names).
+
+    With `wait_s`, return only once its query runs (Spark's start-up takes tens of seconds).
+    """
     target = job(instance)
     if target.pid is not None:
         raise StreamJobError(f"stream job {instance!r} already runs (pid {target.pid}); see {target.log_file}")
     default().create()
+    log_start = target.log_file.stat().st_size if target.log_file.exists() else 0
     process.spawn([sys.executable, "-m", MODULE], log_file=target.log_file, pid_file=target.pid_file,
                   env=env_overrides(overrides))
+    if wait_s:
+        _wait_started(target, log_start, wait_s)
     return target
+
+
+def _wait_started(target: StreamJob, log_start: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with target.log_file.open("rb") as fh:
+            fh.seek(log_start)
+            if STARTED_MARK.encode() in fh.read():
+                return
+        if target.pid is None:
+            raise StreamJobError(f"stream job exited; log {target.log_file}:\n{target.log_tail()}")
+        time.sleep(0.5)
+    raise StreamJobError(f"stream query not started after {timeout_s:.0f}s; log {target.log_file}")
 
 
 def stop(instance: str = "stream", timeout_s: float = 60.0) -> bool:
