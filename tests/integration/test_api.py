@@ -9,20 +9,13 @@ import httpx
 import pytest
 
 from pinpipe.api import harness
+from pinpipe.api.harness import SAMPLE_GEO as GEO
+from pinpipe.api.harness import SAMPLE_PIN as PIN
+from pinpipe.api.harness import SAMPLE_USER as USER
 from pinpipe.api.settings import ApiSettings
 
 pytestmark = pytest.mark.integration
 
-PIN = {
-    "index": 7528, "unique_id": "fbe53c66-3442-4773-b19e-d3ec6f54dddf", "title": "No Title Data Available",
-    "description": "No description available Story format", "poster_name": "User Info Error",
-    "follower_count": "User Info Error", "tag_list": "N,o, ,T,a,g,s, ,A,v,a,i,l,a,b,l,e",
-    "is_image_or_video": "multi-video(story page format)", "image_src": "Image src error.", "downloaded": 0,
-    "save_location": "Local save in /data/mens-fashion", "category": "mens-fashion",
-}
-GEO = {"ind": 7528, "timestamp": "2020-08-28T03:52:47", "latitude": -89.9787, "longitude": -173.293,
-       "country": "Albania"}
-USER = {"ind": 7528, "first_name": "Abigail", "last_name": "Ali", "age": 20, "date_joined": "2015-10-24 11:23:51"}
 RECORDS = {"pin": ("/v1/pins", PIN, "index"), "geo": ("/v1/geos", GEO, "ind"), "user": ("/v1/users", USER, "ind")}
 MAX_BODY = 64 * 1024
 

@@ -36,8 +36,6 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
@@ -48,6 +46,7 @@ from pinpipe.archiver import keys, metrics
 from pinpipe.archiver.buffers import Chunk, PartitionBuffer
 from pinpipe.archiver.offsets import resume_offset
 from pinpipe.archiver.settings import ArchiverSettings
+from pinpipe.s3 import client as new_s3_client
 
 log = logging.getLogger(__name__)
 
@@ -96,14 +95,7 @@ def build_consumer(settings: ArchiverSettings, kafka: cfg.KafkaSettings) -> Kafk
 
 
 def build_s3(s3: cfg.S3Settings) -> Any:
-    return boto3.client(
-        "s3",
-        endpoint_url=s3.endpoint,
-        region_name=s3.region,
-        aws_access_key_id=s3.access_key.get_secret_value(),
-        aws_secret_access_key=s3.secret_key.get_secret_value(),
-        config=Config(s3={"addressing_style": "path"}, retries={"mode": "standard", "max_attempts": 5}),
-    )
+    return new_s3_client(s3, retries={"mode": "standard", "max_attempts": 5})
 
 
 def list_archived(s3_client: Any, bucket: str, topic: str) -> list[keys.ObjectRef]:

@@ -14,9 +14,11 @@ import io
 import queue
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 from sqlalchemy import Engine
@@ -103,31 +105,30 @@ def load(engine: Engine, chunks: Iterable[Chunk], on_rows: Callable[[int], None]
 
 def _copy_table(engine: Engine, name: str, texts: queue.Queue[bytes | None], stop: threading.Event) -> None:
     staging = _staging(name)
-    raw = engine.raw_connection()
-    try:
-        with raw.cursor() as cur:
-            cur.execute(f"DROP TABLE IF EXISTS {staging}")
-            cur.execute(TABLES[name].format(table=staging))
-            while (text := _get(texts, stop)) is not None:
-                cur.copy_expert(f"COPY {staging} FROM STDIN WITH (FORMAT text, FREEZE)", io.BytesIO(text),
-                                size=1 << 20)
-            cur.execute(f"ALTER TABLE {staging} ADD CONSTRAINT {name}_loading_pkey PRIMARY KEY ({PRIMARY_KEYS[name]})")
-        raw.commit()
-    except BaseException:
-        raw.rollback()
-        raise
-    finally:
-        raw.close()
+    with _transaction(engine) as cur:
+        cur.execute(f"DROP TABLE IF EXISTS {staging}")
+        cur.execute(TABLES[name].format(table=staging))
+        while (text := _get(texts, stop)) is not None:
+            cur.copy_expert(f"COPY {staging} FROM STDIN WITH (FORMAT text, FREEZE)", io.BytesIO(text),
+                            size=1 << 20)
+        cur.execute(f"ALTER TABLE {staging} ADD CONSTRAINT {name}_loading_pkey PRIMARY KEY ({PRIMARY_KEYS[name]})")
 
 
 def _swap_in(engine: Engine) -> None:
+    with _transaction(engine) as cur:
+        for name in TABLES:
+            cur.execute(f"DROP TABLE IF EXISTS {QUALIFIED[name]}")
+            cur.execute(f"ALTER TABLE {_staging(name)} RENAME TO {QUALIFIED[name].removeprefix('source.')}")
+            cur.execute(f"ALTER INDEX source.{name}_loading_pkey RENAME TO {name}_pkey")
+
+
+@contextmanager
+def _transaction(engine: Engine) -> Iterator[Any]:
+    """A psycopg2 cursor in one transaction: committed when the block ends, rolled back if it raises."""
     raw = engine.raw_connection()
     try:
         with raw.cursor() as cur:
-            for name in TABLES:
-                cur.execute(f"DROP TABLE IF EXISTS {QUALIFIED[name]}")
-                cur.execute(f"ALTER TABLE {_staging(name)} RENAME TO {QUALIFIED[name].removeprefix('source.')}")
-                cur.execute(f"ALTER INDEX source.{name}_loading_pkey RENAME TO {name}_pkey")
+            yield cur
         raw.commit()
     except BaseException:
         raw.rollback()

@@ -60,16 +60,9 @@ def kafka_roundtrip() -> str:
 
 
 def s3_client():
-    import boto3
-    from botocore.config import Config
+    from pinpipe import s3
 
-    s3 = cfg.s3()
-    return boto3.client(
-        "s3", endpoint_url=s3.endpoint, region_name=s3.region,
-        aws_access_key_id=s3.access_key.get_secret_value(),
-        aws_secret_access_key=s3.secret_key.get_secret_value(),
-        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 3}),
-    )
+    return s3.client(retries={"max_attempts": 3})
 
 
 def minio_roundtrip() -> str:

@@ -202,16 +202,9 @@ def _init_kafka(port: int) -> None:
 
 
 def _init_minio() -> None:
-    import boto3
-    from botocore.config import Config
+    from pinpipe import s3
 
-    s3 = cfg.s3()
-    client = boto3.client(
-        "s3", endpoint_url=s3.endpoint, region_name=s3.region,
-        aws_access_key_id=s3.access_key.get_secret_value(),
-        aws_secret_access_key=s3.secret_key.get_secret_value(),
-        config=Config(s3={"addressing_style": "path"}),
-    )
+    client = s3.client()
     existing = {b["Name"] for b in client.list_buckets().get("Buckets", [])}
     for bucket in cfg.BUCKETS:
         if bucket not in existing:
