@@ -20,9 +20,12 @@ class ArchiverSettings(BaseSettings):
     flush_bytes: int = Field(default=4 * 1024 * 1024, gt=0)
     flush_records: int = Field(default=100_000, gt=0)
     flush_age_s: float = Field(default=60.0, gt=0)
-    # Level 1 compresses NDJSON to about a fifth at several times the speed of level 6.
-    gzip_level: int = Field(default=1, ge=0, le=9)
-    poll_timeout_ms: int = Field(default=500, gt=0)
+    # ISA-L's gzip levels (0-3): level 1 compresses the archive's NDJSON to about a tenth at
+    # ~0.4 us per 540-byte line, five times faster than zlib's level 1 and a little smaller.
+    gzip_level: int = Field(default=1, ge=0, le=3)
+    # Newly assigned partitions stay paused until their resume offsets are known (the next
+    # loop); a poll with every partition paused idles for its whole timeout, so keep it short.
+    poll_timeout_ms: int = Field(default=100, gt=0)
     max_poll_records: int = Field(default=5000, gt=0)
     # A dead member holds its partitions until its session expires; keep that short so a
     # restarted archiver resumes within seconds (the broker's minimum is 6 s).
