@@ -34,9 +34,11 @@ __all__ = [
     "REASONS",
     "classify_events",
     "dedupe_events",
+    "duplicate_copies",
     "mark_duplicates",
     "split_classified",
     "split_events",
+    "with_row_ids",
 ]
 
 REASONS = (
@@ -87,9 +89,10 @@ def _follower_count(text: Column) -> Column:
 
 
 def _tag_list(text: Column) -> Column:
-    # Splitting on the comma with its blanks trims every tag; no lambda, so the projection
+    # The blanks around each comma go first, so the split is on one character (a pattern of
+    # more than one character is compiled again for every row); no lambda, so the projection
     # keeps whole-stage code generation. A list of only commas and blanks has no tag.
-    tags = F.array_remove(F.split(F.trim(text), " *, *"), "")
+    tags = F.array_remove(F.split(F.regexp_replace(F.trim(text), " *, *", ","), ","), "")
     return F.when(text.rlike("[^ ,]"), tags)
 
 
@@ -206,30 +209,46 @@ def split_events(raw: DataFrame, record_type: str) -> tuple[DataFrame, DataFrame
     return split_classified(classify_events(raw, record_type), record_type)
 
 
-def mark_duplicates(messages: DataFrame, event_id: Column) -> DataFrame:
-    """Adds `duplicate`: false for the first copy of each event (lowest topic, partition,
-    offset), true for the others.
+ROW_ID = "_row_id"
 
-    A message whose event_id is missing or blank is its own event, keyed by its Kafka
-    coordinates, so a message archived twice is still judged once. Duplicates are rare
-    (redeliveries): a hash aggregation finds the keys seen more than once, and only the rows
-    of those keys are shuffled and ranked; the others pass through, so the wide rows are never
-    sorted. The input is read three times: cache it when it is expensive to compute.
+
+def duplicate_copies(messages: DataFrame, event_id: Column) -> DataFrame:
+    """The `_row_id` of every message that repeats an earlier one: one column, few rows.
+
+    The first copy of an event is the one at the lowest (topic, partition, offset); the others
+    are copies. A message whose event_id is missing or blank is its own event, keyed by its
+    Kafka coordinates, so a message archived twice is still judged once. `messages` needs a
+    unique `_row_id` that stays the same in every scan (`with_row_ids` on a cached frame).
+    Duplicates are rare (redeliveries): a hash aggregation finds the keys seen more than once,
+    and only the rows of those keys are shuffled and ranked; the wide rows are never sorted.
     """
     event_id = F.when(F.trim(event_id) != "", event_id)
-    keyed = messages.withColumn("_event_key", F.coalesce(
+    keyed = messages.select(ROW_ID, "topic", "partition", "offset", F.coalesce(
         F.concat(F.lit("e:"), event_id),
         F.concat_ws(":", F.lit("k"), F.col("topic"), F.col("partition").cast("string"), F.col("offset").cast("string")),
-    ))
+    ).alias("_event_key"))
     repeated = F.broadcast(keyed.groupBy("_event_key").count().where(F.col("count") > 1).select("_event_key"))
-    first = Window.partitionBy("_event_key").orderBy("topic", "partition", "offset")
-    once = keyed.join(repeated, "_event_key", "left_anti").withColumn("duplicate", F.lit(False))
-    copies = keyed.join(repeated, "_event_key", "left_semi").withColumn(
-        "duplicate", F.row_number().over(first) > 1)
-    return once.unionByName(copies).drop("_event_key")
+    first = Window.partitionBy("_event_key").orderBy("topic", "partition", "offset", ROW_ID)
+    return (keyed.join(repeated, "_event_key", "left_semi")
+            .withColumn("_rank", F.row_number().over(first)).where(F.col("_rank") > 1).select(ROW_ID))
+
+
+def with_row_ids(messages: DataFrame) -> DataFrame:
+    """`messages` with a unique `_row_id`: the same in every scan of one cached frame (it is
+    the partition index and the row's position in it)."""
+    return messages.withColumn(ROW_ID, F.monotonically_increasing_id())
+
+
+def mark_duplicates(messages: DataFrame, copies: DataFrame) -> DataFrame:
+    """Adds `duplicate` (true for the rows `copies` names) and drops `_row_id`: one broadcast
+    hash join, no shuffle of the messages."""
+    flagged = copies.select(ROW_ID, F.lit(True).alias("_copy"))
+    return (messages.join(F.broadcast(flagged), ROW_ID, "left")
+            .withColumn("duplicate", F.col("_copy").isNotNull()).drop("_copy", ROW_ID))
 
 
 def dedupe_events(raw: DataFrame) -> DataFrame:
     """Raw messages with each event_id once: the copy at the lowest (topic, partition, offset)."""
-    marked = mark_duplicates(raw, F.get_json_object(F.col("value"), "$.event_id"))
-    return marked.where(~F.col("duplicate")).drop("duplicate")
+    numbered = with_row_ids(raw)
+    copies = duplicate_copies(numbered, F.get_json_object(F.col("value"), "$.event_id"))
+    return mark_duplicates(numbered, copies).where(~F.col("duplicate")).drop("duplicate")

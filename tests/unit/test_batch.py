@@ -96,11 +96,12 @@ def test_extract_keeps_the_window_and_load_replaces_only_its_hours(spark, tmp_pa
     window = batch.DataWindow("r", H0, after)
     raw = batch.extract(spark, raw_root.as_uri(), window)
     with batch.judged(raw) as frames:
-        stats = batch.counts(frames["user"], "user")
+        assert batch.counts(frames["user"], "user")["raw_rows"] == 4
+        stats = batch.load_curated(spark, frames["user"], "user", curated_root.as_uri(), window)
         assert (stats["raw_rows"], stats["duplicates_dropped"], stats["clean_rows"]) == (4, 1, 3)
         assert stats["hours"] == ["2030-03-01/23", "2030-03-02/00"]
-        assert batch.counts(frames["pin"], "pin")["raw_rows"] == 0  # no pin objects: not an error
-        batch.load_curated(spark, frames["user"], "user", curated_root.as_uri(), window, stats["hours"])
+        # no pin objects: not an error
+        assert batch.load_curated(spark, frames["pin"], "pin", curated_root.as_uri(), window)["raw_rows"] == 0
 
     # Another hour of the same day, written by another window, must survive this window's reruns.
     other = curated_root / "user" / "dt=2030-03-01" / "hour=05"
@@ -116,8 +117,7 @@ def test_extract_keeps_the_window_and_load_replaces_only_its_hours(spark, tmp_pa
     for path in (raw_root / "topics" / "pinterest.user" / "dt=2030-03-02").rglob("*.gz"):
         path.unlink()
     with batch.judged(batch.extract(spark, raw_root.as_uri(), window)) as frames:
-        stats = batch.counts(frames["user"], "user")
-        batch.load_curated(spark, frames["user"], "user", curated_root.as_uri(), window, stats["hours"])
+        batch.load_curated(spark, frames["user"], "user", curated_root.as_uri(), window)
     assert (written(H0), written(h1)) == ([1, 2], [])
     assert (other / "part-0.parquet").read_bytes() == b"another window's output"
 

@@ -82,6 +82,7 @@ def test_spark_submit_runs_the_job_file_locally_with_the_connector_jars():
     assert cmd[0] == "/venv/bin/spark-submit"
     assert cmd[cmd.index("--master") + 1] == "local[2]"
     assert cmd[cmd.index("--driver-memory") + 1] == "2g"
+    assert cmd[cmd.index("--driver-java-options") + 1] == "-XX:+UseParallelGC"
     assert cmd[cmd.index("--jars") + 1] == "/cache/a.jar,/cache/b.jar"
     job = cmd.index("/repo/jobs/pinpipe_jobs/batch.py")
     assert cmd[job + 1:] == ["--run-id", "w1", "--window-start", "2026-11-26T10:00:00+00:00",

@@ -134,9 +134,9 @@ def run_spark(root: Path, out: Path, hours: int) -> dict[str, Any]:
         started = time.perf_counter()
         raw = batch.extract(spark, root.as_uri(), window)
         with batch.judged(raw) as judged:
-            stats = {t: batch.counts(judged[t], t) for t in RECORD_TYPES}
+            stats = {}
             for t in RECORD_TYPES:
-                batch.load_curated(spark, judged[t], t, (out / "curated").as_uri(), window, stats[t]["hours"])
+                stats[t] = batch.load_curated(spark, judged[t], t, (out / "curated").as_uri(), window)
                 _, quarantine = split_classified(judged[t].where(~F.col("duplicate")), t)
                 quarantine.write.mode("overwrite").parquet((out / "quarantine" / t).as_uri())
         seconds = time.perf_counter() - started

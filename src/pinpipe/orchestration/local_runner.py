@@ -54,6 +54,8 @@ def submit_command(
         # The driver JVM starts before the job's SparkSession builder runs: memory and jars
         # must be on the command line.
         "--driver-memory", spark.driver_memory,
+        # The throughput collector, as the job's own session asks for (batch.DRIVER_JAVA_OPTIONS).
+        "--driver-java-options", "-XX:+UseParallelGC",
         "--jars", ",".join(str(j) for j in jars),
         str(job),
         "--run-id", run_id,
