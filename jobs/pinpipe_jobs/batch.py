@@ -47,6 +47,7 @@ from pyspark.sql import Column, DataFrame, Observation, SparkSession
 from pyspark.sql import functions as F
 
 from pinpipe import settings as cfg
+from pinpipe.spark import BATCH_DRIVER_JAVA_OPTIONS
 from pinpipe_jobs import analytics
 from pinpipe_jobs.cleaning import (
     REASONS,
@@ -73,14 +74,11 @@ DISTINCT_COLUMNS = {
 #   several objects into one task and leaving a core idle while the other finishes them;
 # - the judged frames are cached for a few scans within one run: compressing them costs more
 #   CPU than those scans save (a window's typed rows fit in memory either way).
-# - the throughput collector: the job allocates a row's worth of short-lived objects for
-#   every JSON value it parses, and on two cores G1's concurrent work competes with the tasks
-#   (a session started from Python takes it from here; spark-submit from --driver-java-options).
-DRIVER_JAVA_OPTIONS = "-XX:+UseParallelGC"
+# - the throughput collector for the driver (pinpipe.spark.BATCH_DRIVER_JAVA_OPTIONS).
 JOB_CONF = {
     "spark.sql.files.maxPartitionBytes": "4m",
     "spark.sql.inMemoryColumnarStorage.compressed": "false",
-    "spark.driver.extraJavaOptions": DRIVER_JAVA_OPTIONS,
+    "spark.driver.extraJavaOptions": BATCH_DRIVER_JAVA_OPTIONS,
 }
 
 
@@ -237,12 +235,6 @@ def _stats(metrics: dict[str, Any], record_type: str) -> dict[str, Any]:
         "null_rates": {c: round(metrics.get(f"null_{c}", 0) / n_clean, 4) if n_clean else 0.0 for c in columns},
         "hours": sorted(metrics.get("hours") or []),
     }
-
-
-def counts(judged: DataFrame, record_type: str) -> dict[str, Any]:
-    """The summary's numbers of a judged frame, in one aggregation (load_curated observes the
-    same numbers during its write; this is for a caller that writes nothing)."""
-    return _stats(judged.agg(*_metrics(record_type)).first().asDict(), record_type)
 
 
 def load_curated(spark: SparkSession, judged: DataFrame, record_type: str, curated_root: str,

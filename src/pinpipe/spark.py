@@ -17,6 +17,13 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 
+# The batch job's driver uses the throughput collector: it allocates a row's worth of
+# short-lived objects for every JSON value it parses, and on two cores G1's concurrent work
+# competes with the tasks. A session started from Python passes it as
+# spark.driver.extraJavaOptions; spark-submit as --driver-java-options.
+BATCH_DRIVER_JAVA_OPTIONS = "-XX:+UseParallelGC"
+
+
 def connector_jar_dir() -> Path:
     from pinpipe.versions import SPARK_VERSION
 

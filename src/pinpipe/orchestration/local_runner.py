@@ -21,7 +21,7 @@ from typing import Any
 
 from pinpipe import settings as cfg
 from pinpipe.orchestration.summary import read_summary
-from pinpipe.spark import connector_jars
+from pinpipe.spark import BATCH_DRIVER_JAVA_OPTIONS, connector_jars
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +54,7 @@ def submit_command(
         # The driver JVM starts before the job's SparkSession builder runs: memory and jars
         # must be on the command line.
         "--driver-memory", spark.driver_memory,
-        # The throughput collector, as the job's own session asks for (batch.DRIVER_JAVA_OPTIONS).
-        "--driver-java-options", "-XX:+UseParallelGC",
+        "--driver-java-options", BATCH_DRIVER_JAVA_OPTIONS,
         "--jars", ",".join(str(j) for j in jars),
         str(job),
         "--run-id", run_id,
