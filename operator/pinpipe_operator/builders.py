@@ -16,6 +16,7 @@ from typing import Any
 
 import kopf
 
+from pinpipe.spark import BATCH_DRIVER_JAVA_OPTIONS
 from pinpipe.versions import SPARK_VERSION
 
 GROUP = "pinpipe.io"
@@ -287,5 +288,7 @@ def build_batch_application(pipeline: Mapping[str, Any], request: BatchRequest) 
         "restartPolicy": {"type": "Never"},
         **_pods(spec, spec["batch"], labels(pipeline_name, BATCH), []),
     }
+    # The job's session conf cannot reach a driver JVM that spark-submit started in the pod.
+    app_spec["driver"]["javaOptions"] = BATCH_DRIVER_JAVA_OPTIONS
     annotations = {RUN_ID_ANNOTATION: request.run_id, WINDOW_START_ANNOTATION: start, WINDOW_END_ANNOTATION: end}
     return _application(pipeline, batch_application_name(pipeline_name, request.run_id), BATCH, app_spec, annotations)

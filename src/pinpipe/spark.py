@@ -20,7 +20,8 @@ if TYPE_CHECKING:
 # The batch job's driver uses the throughput collector: it allocates a row's worth of
 # short-lived objects for every JSON value it parses, and on two cores G1's concurrent work
 # competes with the tasks. A session started from Python passes it as
-# spark.driver.extraJavaOptions; spark-submit as --driver-java-options.
+# spark.driver.extraJavaOptions, spark-submit as --driver-java-options and the operator's
+# batch SparkApplication as driver.javaOptions.
 BATCH_DRIVER_JAVA_OPTIONS = "-XX:+UseParallelGC"
 
 

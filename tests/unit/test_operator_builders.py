@@ -200,6 +200,7 @@ def test_batch_application_whole() -> None:
                     {"name": "PINPIPE_SPARK_MASTER", "value": "k8s://https://kubernetes.default.svc"},
                     {"name": "PINPIPE_SPARK_DRIVER_MEMORY", "value": "1g"},
                 ],
+                "javaOptions": "-XX:+UseParallelGC",
             },
             "executor": {"instances": 3, "cores": 2, "memory": "4g", "labels": labels("batch"), "env": SETTINGS_ENV},
         },
