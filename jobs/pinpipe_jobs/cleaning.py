@@ -33,7 +33,6 @@ __all__ = [
     "QUARANTINE_SCHEMA",
     "REASONS",
     "classify_events",
-    "dedupe_events",
     "duplicate_copies",
     "mark_duplicates",
     "split_classified",
@@ -245,10 +244,3 @@ def mark_duplicates(messages: DataFrame, copies: DataFrame) -> DataFrame:
     flagged = copies.select(ROW_ID, F.lit(True).alias("_copy"))
     return (messages.join(F.broadcast(flagged), ROW_ID, "left")
             .withColumn("duplicate", F.col("_copy").isNotNull()).drop("_copy", ROW_ID))
-
-
-def dedupe_events(raw: DataFrame) -> DataFrame:
-    """Raw messages with each event_id once: the copy at the lowest (topic, partition, offset)."""
-    numbered = with_row_ids(raw)
-    copies = duplicate_copies(numbered, F.get_json_object(F.col("value"), "$.event_id"))
-    return mark_duplicates(numbered, copies).where(~F.col("duplicate")).drop("duplicate")

@@ -6,9 +6,10 @@ import json
 from datetime import datetime
 
 import pytest
+from pyspark.sql import functions as F
 from pyspark.testing import assertSchemaEqual
 
-from pinpipe_jobs.cleaning import dedupe_events, split_events
+from pinpipe_jobs.cleaning import duplicate_copies, mark_duplicates, split_events, with_row_ids
 from pinpipe_jobs.schemas import CLEAN_SCHEMAS, QUARANTINE_SCHEMA, RAW_SCHEMA
 
 TOPIC = {"pin": "pinterest.pin", "geo": "pinterest.geo", "user": "pinterest.user"}
@@ -252,6 +253,10 @@ def test_dedupe_keeps_the_lowest_kafka_coordinate_of_each_event(spark):
         ("pinterest.pin", 0, 7, 6, "k", envelope("pin", PIN, event_id="")),
         ("pinterest.pin", 0, 8, 7, "k", envelope("pin", PIN, event_id="")),
     ]
-    deduped = dedupe_events(spark.createDataFrame(rows, RAW_SCHEMA))
+    # As the batch job does it: row ids on a cached frame, the copies found, then marked.
+    numbered = with_row_ids(spark.createDataFrame(rows, RAW_SCHEMA)).persist()
+    copies = duplicate_copies(numbered, F.get_json_object(F.col("value"), "$.event_id"))
+    deduped = mark_duplicates(numbered, copies).where(~F.col("duplicate")).drop("duplicate")
     expected = [rows[1], rows[2], rows[3], rows[5], rows[6], rows[7]]
     assertDataFrameEqual(deduped, spark.createDataFrame(expected, RAW_SCHEMA))
+    numbered.unpersist()
