@@ -98,7 +98,13 @@ class Kube:
                 raise
 
     def patch_pipeline_status(self, namespace: str, name: str, patch: Mapping[str, Any]) -> None:
-        self.objects.patch_namespaced_custom_object_status(GROUP, VERSION, namespace, PLURAL, name, {"status": patch})
+        """A pipeline deleted since it was read (404) has no status left to write."""
+        try:
+            self.objects.patch_namespaced_custom_object_status(
+                GROUP, VERSION, namespace, PLURAL, name, {"status": patch})
+        except ApiException as exc:
+            if exc.status != 404:
+                raise
 
     def post_event(self, obj: Mapping[str, Any], type_: str, reason: str, message: str) -> None:
         """A core/v1 Event about `obj`; a failure to post is logged, never raised.
